@@ -184,21 +184,21 @@ func TestDecideTable(t *testing.T) {
 		UserReady: {
 			"start": "=+CreateCredential", "resume": "=+CreateCredential", "cancel": "cancelled",
 			"res-failed": "failed",
-			"ev-issued": "=", "ev-reissued": "=", "ev-issued-other": "=", "ev-deleted": "=", "ev-invalidated": "=",
+			"ev-issued":  "=", "ev-reissued": "=", "ev-issued-other": "=", "ev-deleted": "=", "ev-invalidated": "=",
 			"ev-enc-removed": "=",
 		},
 		CredentialCreated: {
 			"start": "=+Encode,timer", "resume": "=+Encode,timer", "cancel": "=+DeleteCredential",
 			"res-failed": "failed",
-			"ev-issued": "=", "ev-reissued": "=", "ev-deleted": "=", "ev-invalidated": "=", "ev-enc-removed": "=",
+			"ev-issued":  "=", "ev-reissued": "=", "ev-deleted": "=", "ev-invalidated": "=", "ev-enc-removed": "=",
 		},
 		Encoding: {
-			"cancel": "=+DeleteCredential",
+			"cancel":    "=+DeleteCredential",
 			"ev-issued": "=+ReadCredential", "ev-reissued": "=+ReadCredential",
 			"ev-deleted": "failed", "ev-invalidated": "failed", "ev-enc-removed": "encoding_failed",
 			"ev-att-success": "=+ReadCredential", "ev-att-retryable": "encoding_failed", "ev-att-terminal": "failed",
-			"ev-att-untyped": "=+ReadAttempt",
-			"deadline-due": "=,timer", // armed before encode returned: fires early, re-arms
+			"ev-att-untyped":  "=+ReadAttempt",
+			"deadline-due":    "=,timer", // armed before encode returned: fires early, re-arms
 			"res-att-pending": "=,timer", "res-att-success": "issued", "res-att-error": "encoding_failed",
 			"res-failed": "failed",
 		},
