@@ -28,8 +28,8 @@ type Call struct {
 	EventType string `json:"event_type,omitempty"`
 	EventID   string `json:"event_id,omitempty"`
 	SvixID    string `json:"svix_id,omitempty"`
-	Attempt   int    `json:"attempt,omitempty"`  // 1 for the first try of a message
-	Outcome   string `json:"outcome,omitempty"`  // delivered, failed, gave_up, dropped, no_url
+	Attempt   int    `json:"attempt,omitempty"` // 1 for the first try of a message
+	Outcome   string `json:"outcome,omitempty"` // delivered, failed, gave_up, dropped, no_url
 	Error     string `json:"error,omitempty"`
 }
 

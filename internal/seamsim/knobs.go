@@ -271,4 +271,3 @@ func knob[Req any](s *Sim, g *echo.Group, path string, f func(Req) (any, error))
 		return nil
 	})
 }
-

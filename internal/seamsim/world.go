@@ -27,12 +27,12 @@ type group struct {
 }
 
 type user struct {
-	id, systemID                 string
-	fullName, email, phone       string
-	seq                          int64
-	createdAt                    time.Time
-	groups                       map[string]bool
-	creds                        []string // credential ids, deleted ones included
+	id, systemID           string
+	fullName, email, phone string
+	seq                    int64
+	createdAt              time.Time
+	groups                 map[string]bool
+	creds                  []string // credential ids, deleted ones included
 }
 
 type credential struct {
