@@ -1,6 +1,8 @@
 package seamsim
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -35,6 +37,7 @@ type Call struct {
 
 // Outcomes of a webhook entry.
 const (
+	OutcomeSending   = "sending" // the attempt is under way
 	OutcomeDelivered = "delivered"
 	OutcomeFailed    = "failed"  // this attempt failed; another follows
 	OutcomeGaveUp    = "gave_up" // this attempt failed and was the last
@@ -49,7 +52,8 @@ type callLog struct {
 	entries []Call
 }
 
-func (l *callLog) add(c Call) {
+// add appends an entry and returns its Seq.
+func (l *callLog) add(c Call) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
@@ -60,6 +64,20 @@ func (l *callLog) add(c Call) {
 		l.entries = l.entries[:n]
 	}
 	l.entries = append(l.entries, c)
+	return c.Seq
+}
+
+// update replaces the entry seq (if still kept) by c, keeping its Seq. A
+// delivery is logged when it goes out and completed when it is answered, so
+// that what the receiver causes meanwhile comes after it in the log.
+func (l *callLog) update(seq int64, c Call) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, ok := slices.BinarySearchFunc(l.entries, seq, func(e Call, s int64) int { return cmp.Compare(e.Seq, s) })
+	if ok {
+		c.Seq = seq
+		l.entries[i] = c
+	}
 }
 
 func (l *callLog) snapshot() []Call {

@@ -237,7 +237,9 @@ func (d *deliverer) run(m *message, delay time.Duration, afterFirst func()) bool
 		default:
 			c.Outcome = OutcomeFailed
 		}
-		if d.ctx.Err() == nil {
+		if c.Seq > 0 {
+			d.s.calls.update(c.Seq, c)
+		} else if d.ctx.Err() == nil {
 			d.s.calls.add(c)
 		}
 		if afterFirst != nil {
@@ -287,7 +289,10 @@ func (d *deliverer) attempt(m *message, n int) Call {
 		c.Error = "seamsim closed"
 		return c
 	}
+	c.Outcome = OutcomeSending
+	c.Seq = d.s.calls.add(c)
 	status, err := d.post(target, m)
+	c.Outcome = ""
 	c.Status, c.Duration = status, time.Since(c.Time)
 	if err != nil {
 		c.Error = err.Error()
