@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	svix "github.com/svix/svix-webhooks/go"
@@ -52,7 +53,8 @@ type Config struct {
 	WebhookURL string
 	// EncodeDelay is how long an encoding takes once it starts (a card laid
 	// on the encoder); when EncodeDelayMax is larger, each encoding takes a
-	// random time between the two. Default 500ms; negative means zero.
+	// random time between the two. Zero finishes encodings at once
+	// (cmd/seamsim defaults to 500ms).
 	EncodeDelay    time.Duration
 	EncodeDelayMax time.Duration
 	// EncoderSlots is how many encodings one encoder runs at once; the rest
@@ -86,26 +88,27 @@ func (c Config) withDefaults() (Config, error) {
 		c.WebhookSecrets = []string{"whsec_" + randomBase64(24)}
 	}
 	for i, s := range c.WebhookSecrets {
-		if _, err := svix.NewWebhook(s); err != nil || len(s) <= len("whsec_") {
-			return c, fmt.Errorf("seamsim: webhook secret %d is not a Svix secret (whsec_ and base64)", i+1)
+		if err := CheckSecret(s); err != nil {
+			return c, fmt.Errorf("seamsim: webhook secret %d: %w", i+1, err)
 		}
 	}
 	if c.WebhookURL != "" {
-		if err := checkURL(c.WebhookURL); err != nil {
-			return c, err
+		if err := CheckWebhookURL(c.WebhookURL); err != nil {
+			return c, fmt.Errorf("seamsim: %w", err)
 		}
 	}
-	if c.EncodeDelay == 0 && c.EncodeDelayMax == 0 {
-		c.EncodeDelay = 500 * time.Millisecond
+	if c.EncodeDelay < 0 || c.EncodeDelayMax < 0 {
+		return c, errors.New("seamsim: encode delays must not be negative")
 	}
-	c.EncodeDelay = max(c.EncodeDelay, 0)
 	if c.EncodeDelayMax < c.EncodeDelay {
 		c.EncodeDelayMax = c.EncodeDelay
 	}
 	if c.EncoderSlots <= 0 {
 		c.EncoderSlots = 1
 	}
-	c.APILatency = max(c.APILatency, 0)
+	if c.APILatency < 0 {
+		return c, errors.New("seamsim: API latency must not be negative")
+	}
 	if c.WebhookRetrySchedule == nil {
 		c.WebhookRetrySchedule = ScaledSchedule(SvixRetrySchedule, 60)
 	}
@@ -134,10 +137,19 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-func checkURL(s string) error {
+// CheckSecret reports whether s is a Svix secret: whsec_ and base64.
+func CheckSecret(s string) error {
+	if _, err := svix.NewWebhook(s); err != nil || !strings.HasPrefix(s, "whsec_") || len(s) == len("whsec_") {
+		return errors.New("not a Svix secret (whsec_ followed by base64)")
+	}
+	return nil
+}
+
+// CheckWebhookURL reports whether s is an http(s) URL with a host.
+func CheckWebhookURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("seamsim: webhook URL %q: want http(s)://host[:port]/path", s)
+		return fmt.Errorf("webhook URL %q: want http(s)://host[:port]/path", s)
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func (d *deliverer) close() {
 // stops deliveries.
 func (s *Sim) SetWebhookURL(u string) error {
 	if u != "" {
-		if err := checkURL(u); err != nil {
+		if err := CheckWebhookURL(u); err != nil {
 			return invalidInput("%v", err)
 		}
 	}
