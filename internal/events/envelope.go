@@ -28,6 +28,18 @@ var ErrUnusableEnvelope = errors.New("unusable event")
 // missing or not a string, an event_type that cannot form subject tokens, or
 // identifiers that cannot be carried in a NATS header.
 func ReadEnvelope(body []byte) (Envelope, error) {
+	env, ok := scanEnvelope(body)
+	if !ok {
+		// Anything unusual (escapes, non-ASCII, null, invalid JSON) takes
+		// the encoding/json path, which defines the answer.
+		return readEnvelopeJSON(body)
+	}
+	return env, checkEnvelope(&env)
+}
+
+// readEnvelopeJSON is ReadEnvelope by encoding/json: the reference that
+// scanEnvelope must agree with.
+func readEnvelopeJSON(body []byte) (Envelope, error) {
 	var env Envelope
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -43,22 +55,26 @@ func ReadEnvelope(body []byte) (Envelope, error) {
 		}
 		return Envelope{}, fmt.Errorf("%w: not valid JSON", ErrUnusableEnvelope)
 	}
+	return env, checkEnvelope(&env)
+}
+
+func checkEnvelope(env *Envelope) error {
 	switch {
 	case env.EventID == "":
-		return env, fmt.Errorf("%w: event_id missing or empty", ErrUnusableEnvelope)
+		return fmt.Errorf("%w: event_id missing or empty", ErrUnusableEnvelope)
 	case !HeaderSafe(env.EventID):
-		return env, fmt.Errorf("%w: event_id cannot be a header value", ErrUnusableEnvelope)
+		return fmt.Errorf("%w: event_id cannot be a header value", ErrUnusableEnvelope)
 	case env.EventType == "":
-		return env, fmt.Errorf("%w: event_type missing or empty", ErrUnusableEnvelope)
+		return fmt.Errorf("%w: event_type missing or empty", ErrUnusableEnvelope)
 	case !ValidEventType(env.EventType):
-		return env, fmt.Errorf("%w: event_type cannot form a subject", ErrUnusableEnvelope)
+		return fmt.Errorf("%w: event_type cannot form a subject", ErrUnusableEnvelope)
 	}
 	if !HeaderSafe(env.WorkspaceID) {
 		// Optional and only a label: an odd workspace_id drops the header,
 		// not the event.
 		env.WorkspaceID = ""
 	}
-	return env, nil
+	return nil
 }
 
 // MaxHeaderValueLen bounds the identifiers copied into NATS headers, so that
