@@ -34,6 +34,8 @@ const (
 	HeaderSeamEventType   = "Seam-Event-Type"
 	HeaderSeamWorkspaceID = "Seam-Workspace-Id"
 	HeaderSvixTimestamp   = "Svix-Timestamp"
+	// HeaderQuarantineReason says why a message went to seam.quarantine.
+	HeaderQuarantineReason = "Seam-Quarantine-Reason"
 )
 
 // Retention and defaults from the contract.
