@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/cardissuer/seamcards/internal/saga"
 	"github.com/cardissuer/seamcards/internal/seamsim"
 	"github.com/cardissuer/seamcards/internal/stack"
-	"github.com/cardissuer/seamcards/internal/worker"
 )
 
 const waitLong = 20 * time.Second
@@ -140,5 +138,3 @@ func sorted(ids []string, first string) []string {
 	return out
 }
 
-var _ = fmt.Sprintf
-var _ = worker.ConsumerCommands
