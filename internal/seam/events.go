@@ -15,8 +15,6 @@ const (
 	EventCredentialInvalidated = "acs_credential.invalidated"
 	EventEncoderAdded          = "acs_encoder.added"
 	EventEncoderRemoved        = "acs_encoder.removed"
-	EventUserCreated           = "acs_user.created"
-	EventUserDeleted           = "acs_user.deleted"
 )
 
 // Event is a Seam webhook event: the fields any event may carry that name

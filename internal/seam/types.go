@@ -73,12 +73,8 @@ type ACSAccessGroup struct {
 	Warnings           []ResourceWarning `json:"warnings"`
 }
 
-// Access methods of a credential.
-const (
-	AccessMethodCard      = "card"
-	AccessMethodCode      = "code"
-	AccessMethodMobileKey = "mobile_key"
-)
+// AccessMethodCard is the access method of a key card credential.
+const AccessMethodCard = "card"
 
 // ACSCredential is a credential (acs_credential). A card credential gets
 // CardNumber, IsIssued and IssuedAt once an encoder has written it.

@@ -660,3 +660,47 @@ func newServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL + "/hook"
 }
+
+// TestConcurrentIssuances runs issuances side by side (under -race in CI):
+// each user ends with one written card and one confirmation.
+func TestConcurrentIssuances(t *testing.T) {
+	cfg := fast()
+	cfg.EncoderSlots = 4
+	env := simtest.Start(t, cfg)
+	const n = 20
+	creds := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			u, err := env.Client.CreateUser(context.Background(), seam.CreateUserRequest{
+				AcsSystemID: seamsim.SystemID, FullName: "Crowd " + strconv.Itoa(i), AcsAccessGroupIDs: []string{seamsim.AccessGroupStaff},
+			})
+			if !assert.NoError(t, err) {
+				return
+			}
+			c, err := env.Client.CreateCredential(context.Background(), seam.CreateCredentialRequest{AcsUserID: u.AcsUserID, AccessMethod: "card"})
+			if !assert.NoError(t, err) {
+				return
+			}
+			creds[i] = c.AcsCredentialID
+			_, err = env.Client.EncodeCredential(context.Background(), c.AcsCredentialID, seamsim.EncoderID)
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	env.Hooks.Wait(wait, func(d []simtest.Delivery) bool { return len(d) == n })
+	simtest.Idle(t, env.Sim, wait)
+	got := map[string]int{}
+	for _, d := range env.Hooks.Accepted() {
+		got[d.Event.AcsCredentialID]++
+	}
+	st := env.Sim.State()
+	for i, id := range creds {
+		assert.Equal(t, 1, got[id], "credential %d confirmed once", i)
+	}
+	for _, u := range st.Users {
+		cs := st.CredentialsOf(u.AcsUserID)
+		require.Len(t, cs, 1)
+		assert.True(t, cs[0].IsIssued)
+	}
+}

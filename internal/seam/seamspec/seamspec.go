@@ -20,9 +20,6 @@ import (
 //go:embed openapi.json
 var document []byte
 
-// Document returns the embedded OpenAPI document, byte for byte.
-func Document() []byte { return document }
-
 // Load parses and checks the embedded document. Each call returns a new
 // document, so a caller may adjust its copy.
 func Load() (*openapi3.T, error) {
