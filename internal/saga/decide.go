@@ -437,11 +437,8 @@ func (d *decider) applyEvent(e Event) {
 		case "success":
 			d.confirm(e.Type, e.OccurredAt)
 		case "error":
-			if e.ErrorType == "" {
-				d.out.Call = ReadAttempt{ActionAttemptID: r.ActionAttemptID}
-				return
-			}
-			d.encodingError(e.ErrorType, e.ErrorMessage)
+			// Seam's action attempt events carry no error: read it.
+			d.out.Call = ReadAttempt{ActionAttemptID: r.ActionAttemptID}
 		}
 	}
 }

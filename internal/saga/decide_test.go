@@ -123,13 +123,7 @@ func inputs() []struct {
 		{"ev-enc-removed", ev(EventEncoderRemoved, nil)},
 		{"ev-enc-removed-other", ev(EventEncoderRemoved, func(e *Event) { e.EncoderID = "e-other" })},
 		{"ev-att-success", ev("action_attempt.encode_credential.succeeded", func(e *Event) { e.Status = "success" })},
-		{"ev-att-retryable", ev("action_attempt.encode_credential.failed", func(e *Event) {
-			e.Status, e.ErrorType = "error", "no_credential_on_encoder"
-		})},
-		{"ev-att-terminal", ev("action_attempt.encode_credential.failed", func(e *Event) {
-			e.Status, e.ErrorType = "error", "credential_cannot_be_reissued"
-		})},
-		{"ev-att-untyped", ev("action_attempt.encode_credential.failed", func(e *Event) { e.Status = "error" })},
+		{"ev-att-failed", ev("action_attempt.encode_credential.failed", func(e *Event) { e.Status = "error" })},
 		{"ev-att-other", ev("action_attempt.encode_credential.succeeded", func(e *Event) {
 			e.Status, e.ActionAttemptID = "success", "a-other"
 		})},
@@ -196,8 +190,7 @@ func TestDecideTable(t *testing.T) {
 			"cancel":    "=+DeleteCredential",
 			"ev-issued": "=+ReadCredential", "ev-reissued": "=+ReadCredential",
 			"ev-deleted": "failed", "ev-invalidated": "failed", "ev-enc-removed": "encoding_failed",
-			"ev-att-success": "=+ReadCredential", "ev-att-retryable": "encoding_failed", "ev-att-terminal": "failed",
-			"ev-att-untyped":  "=+ReadAttempt",
+			"ev-att-success": "=+ReadCredential", "ev-att-failed": "=+ReadAttempt",
 			"deadline-due":    "=,timer", // armed before encode returned: fires early, re-arms
 			"res-att-pending": "=,timer", "res-att-success": "issued", "res-att-error": "encoding_failed",
 			"res-failed": "failed",

@@ -33,8 +33,6 @@ type Event struct {
 	ActionAttemptID string     `json:"action_attempt_id,omitempty"`
 	ActionType      string     `json:"action_type,omitempty"`
 	Status          string     `json:"status,omitempty"`
-	ErrorType       string     `json:"error_type,omitempty"`
-	ErrorMessage    string     `json:"error_message,omitempty"`
 	OccurredAt      *time.Time `json:"occurred_at,omitempty"`
 }
 

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/cardissuer/seamcards/internal/seam"
 )
 
 // State is where an issuance is; the names are CONTRACT.md's.
@@ -59,22 +61,10 @@ const (
 	ErrNoEncoderAvailable    = "no_encoder_available"
 )
 
-// retryableEncodingErrors are Seam's action attempt error types after which a
-// new encoding can succeed (CONTRACT.md's table).
-var retryableEncodingErrors = map[string]bool{
-	"no_credential_on_encoder":      true,
-	"encoding_interrupted":          true,
-	"incompatible_card_format":      true,
-	"encoder_not_online":            true,
-	"encoder_communication_timeout": true,
-	"bridge_disconnected":           true,
-	"action_attempt_expired":        true,
-}
-
 // RetryableEncodingError reports whether an action attempt error type is
-// retryable. Unknown types are not: a retry that cannot help would park the
-// issuance for nothing.
-func RetryableEncodingError(t string) bool { return retryableEncodingErrors[t] }
+// retryable (CONTRACT.md's table). Unknown types are not: a retry that cannot
+// help would park the issuance for nothing.
+func RetryableEncodingError(t string) bool { return (&seam.ActionAttemptError{Type: t}).Retryable() }
 
 // User is the person a new access system user is created for.
 type User struct {

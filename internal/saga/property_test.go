@@ -152,8 +152,9 @@ func TestDecideProperties(t *testing.T) {
 				}
 				return CallFailed{Type: "not_found", Message: "no credential"}
 			case ReadAttempt:
-				return AttemptRead{Status: rapid.SampledFrom([]string{"pending", "success", "error"}).Draw(t, "attemptStatus"),
-					ErrorType: "no_credential_on_encoder", CardNumber: "card"}
+				return AttemptRead{Status: rapid.SampledFrom([]string{"pending", "success", "error"}).Draw(t, "readStatus"),
+					ErrorType:  rapid.SampledFrom([]string{"no_credential_on_encoder", "credential_cannot_be_reissued"}).Draw(t, "readError"),
+					CardNumber: "card"}
 			}
 			t.Fatalf("unknown call %T", c)
 			return nil
@@ -204,7 +205,7 @@ func TestDecideProperties(t *testing.T) {
 				step(SeamEvent{Event: Event{ID: evID, Type: EventEncoderRemoved, EncoderID: rec.AcsEncoderID}})
 			case 7:
 				step(SeamEvent{Event: Event{ID: evID, Type: "action_attempt.encode_credential.failed", ActionAttemptID: rec.ActionAttemptID,
-					Status: "error", ErrorType: rapid.SampledFrom([]string{"no_credential_on_encoder", "credential_cannot_be_reissued", ""}).Draw(t, "attemptError")}})
+					Status: rapid.SampledFrom([]string{"error", "success"}).Draw(t, "attemptStatus")}})
 			case 8, 9:
 				if len(timers) > 0 {
 					tm := timers[rapid.IntRange(0, len(timers)-1).Draw(t, "timer")]

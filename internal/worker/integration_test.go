@@ -137,4 +137,3 @@ func sorted(ids []string, first string) []string {
 	}
 	return out
 }
-
