@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,6 +37,43 @@ func (s *Sim) FailNextCalls(path string, n, status int, retryAfter time.Duration
 	defer s.mu.Unlock()
 	s.faults[path] = &callFault{n: n, status: status, retryAfter: retryAfter}
 	return nil
+}
+
+// AnswerHold withholds the answer of one call that seamsim has applied: what
+// a caller sees when it dies, or its connection drops, after Seam acted but
+// before the answer arrived.
+type AnswerHold struct {
+	reached chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+// Reached is closed once the held call has been applied.
+func (h *AnswerHold) Reached() <-chan struct{} { return h.reached }
+
+// Release lets the held answer go (to a caller that may be gone).
+func (h *AnswerHold) Release() { h.once.Do(func() { close(h.release) }) }
+
+// HoldNextAnswer applies the next successful call of an API path as usual
+// but holds its answer until Release. Go-only: crash tests use it to kill a
+// caller between Seam's effect and its answer.
+func (s *Sim) HoldNextAnswer(path string) (*AnswerHold, error) {
+	if !strings.HasPrefix(path, "/") || s.handlers[path] == nil {
+		return nil, invalidInput("seamsim does not serve %q", path)
+	}
+	h := &AnswerHold{reached: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holds[path] = h
+	return h, nil
+}
+
+func (s *Sim) takeHold(path string) *AnswerHold {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.holds[path]
+	delete(s.holds, path)
+	return h
 }
 
 // State is what seamsim holds, for assertions.

@@ -48,6 +48,7 @@ type Sim struct {
 	mu       sync.Mutex // guards w and faults; never held across a sleep or I/O
 	w        world
 	faults   map[string]*callFault
+	holds    map[string]*AnswerHold
 	closed   bool
 	delayMin time.Duration
 	delayMax time.Duration
@@ -82,6 +83,7 @@ func New(cfg Config) (*Sim, error) {
 		signer:   signer,
 		log:      cfg.Logger,
 		faults:   map[string]*callFault{},
+		holds:    map[string]*AnswerHold{},
 		delayMin: cfg.EncodeDelay,
 		delayMax: cfg.EncodeDelayMax,
 		calls:    callLog{limit: cfg.CallLogLimit},
@@ -278,6 +280,14 @@ func (s *Sim) answer(w http.ResponseWriter, r *http.Request, requestID string) i
 	}
 	if out == nil {
 		out = map[string]any{}
+	}
+	if h := s.takeHold(r.URL.Path); h != nil {
+		close(h.reached)
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+			return 499
+		}
 	}
 	out["ok"] = true
 	writeJSON(w, http.StatusOK, out)

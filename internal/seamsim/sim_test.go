@@ -704,3 +704,34 @@ func TestConcurrentIssuances(t *testing.T) {
 		assert.True(t, cs[0].IsIssued)
 	}
 }
+
+func TestHoldNextAnswerAppliesTheCallFirst(t *testing.T) {
+	env := simtest.Start(t, fast())
+	hold, err := env.Sim.HoldNextAnswer("/acs/users/create")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := env.Client.CreateUser(ctx, seam.CreateUserRequest{AcsSystemID: seamsim.SystemID, FullName: "Held Hank"})
+		done <- err
+	}()
+	select {
+	case <-hold.Reached():
+	case <-time.After(wait):
+		t.Fatal("the held call never arrived")
+	}
+	require.Len(t, env.Sim.State().Users, 1, "applied before the answer")
+	select {
+	case err := <-done:
+		t.Fatalf("answered while held: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel() // the caller dies; its answer is lost
+	require.Error(t, <-done)
+	hold.Release()
+	// Only the next call was held.
+	newUser(t, env, "Free Fran")
+	assert.Len(t, env.Sim.State().Users, 2)
+	_, err = env.Sim.HoldNextAnswer("/nope")
+	require.Error(t, err)
+}

@@ -366,3 +366,30 @@ func TestWorkersShareTheWork(t *testing.T) {
 	assert.Len(t, st.Users, n)
 	assert.Len(t, st.Credentials, n)
 }
+
+// TestEventBeforeTheCallIsRecorded delivers the confirming webhook (and has
+// the receiver store it) while the worker still waits for encode_credential's
+// answer, so the event arrives before the worker recorded the call.
+func TestEventBeforeTheCallIsRecorded(t *testing.T) {
+	e := newEnv(t, stack.Options{Sim: seamsim.Config{EncodeDelay: time.Millisecond}})
+	hold, err := e.Sim.HoldNextAnswer("/acs/encoders/encode_credential")
+	require.NoError(t, err)
+	ch, _ := e.follow("bk-early")
+	require.NoError(t, e.Start(e.ctx, janeDoe("bk-early")))
+	<-hold.Reached()
+	require.Eventually(t, func() bool {
+		for _, c := range e.Sim.Calls() {
+			if c.Kind == seamsim.KindWebhook && c.EventType == seam.EventCredentialIssued && c.Outcome == seamsim.OutcomeDelivered {
+				return true
+			}
+		}
+		return false
+	}, waitLong, 10*time.Millisecond, "the webhook is stored before the answer")
+	time.Sleep(300 * time.Millisecond) // the worker sees the event while the call is in flight
+	hold.Release()
+	got, err := stack.WaitFor(ch, waitLong, saga.Issued)
+	require.NoError(t, err, "states: %v", states(got))
+	checkVersions(t, got)
+	assert.Equal(t, []saga.State{saga.Accepted, saga.UserReady, saga.CredentialCreated, saga.Encoding, saga.Issued}, states(got))
+	assert.Zero(t, e.callsTo("/action_attempts/get"))
+}
