@@ -38,6 +38,7 @@ func run(args []string) int {
 	apiURL := set.String("SEAM_API_URL", seam.DefaultBaseURL, "base URL of the Seam API")
 	timeout := set.Duration("ENCODING_TIMEOUT", 2*time.Minute, "wait for the confirming webhook before reading the action attempt once")
 	concurrency := set.Int("WORKER_CONCURRENCY", 64, 1, 10000, "sagas progressed at once")
+	ackWait := set.Duration("WORKER_ACK_WAIT", 30*time.Second, "after a worker dies, how soon another takes over its messages and issuances; same on every worker")
 	var client *seam.Client
 	reg := ops.NewRegistry()
 	observe := worker.SeamObserver(reg)
@@ -84,7 +85,7 @@ func run(args []string) int {
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- ops.Serve(ctx, ops.NewEcho(reg, readyz), l, 5*time.Second, log) }()
 
-	cfg := worker.Config{EncodingTimeout: *timeout, Concurrency: *concurrency, Replicas: *natsSet.Replicas}
+	cfg := worker.Config{EncodingTimeout: *timeout, Concurrency: *concurrency, Replicas: *natsSet.Replicas, AckWait: *ackWait}
 	w, err := worker.Setup(ctx, cfg, nc, saga.SeamPerformer{Client: client}, log, reg)
 	if err != nil {
 		if ctx.Err() != nil {

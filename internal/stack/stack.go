@@ -124,6 +124,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if s.Client, err = seam.New(s.SimURL, s.Sim.APIKey(), seam.WithRetryBackoff(20*time.Millisecond, time.Second)); err != nil {
 		return nil, err
 	}
+	// A backend may publish and follow before any worker runs.
+	for _, sc := range []jetstream.StreamConfig{events.IssuanceCommandsConfig(1), events.IssuanceEventsConfig(1)} {
+		if _, err := events.EnsureStreamExists(ctx, s.JS, sc); err != nil {
+			return nil, err
+		}
+	}
 	n := o.Workers
 	if n == 0 && !o.NoWorker {
 		n = 1

@@ -29,12 +29,15 @@ type Config struct {
 	Replicas        int           // NATS_REPLICAS
 	// Owner names this worker in leases and logs; default host-pid.
 	Owner string
-	// AckWait is how long JetStream waits before redelivering a message
-	// whose handler died; handlers in progress keep extending it.
+	// AckWait (WORKER_ACK_WAIT) is how long JetStream waits before
+	// redelivering a message whose worker died, so how soon another worker
+	// takes over; handlers in progress keep extending it. Every worker on a
+	// NATS should use the same value: the consumers are shared.
 	AckWait time.Duration
-	// LeaseTTL is how long a dead worker can block an issuance.
+	// LeaseTTL is how long a dead worker can block an issuance; default AckWait.
 	LeaseTTL time.Duration
-	// StepTimeout bounds one Seam call with its retries.
+	// StepTimeout bounds one Seam call with its retries; default 2/3 of
+	// LeaseTTL, so that a call ends before its lease does.
 	StepTimeout time.Duration
 	// DrainTimeout bounds how long shutdown waits for in-flight work.
 	DrainTimeout time.Duration
@@ -58,10 +61,10 @@ func (c *Config) defaults() {
 		c.AckWait = 30 * time.Second
 	}
 	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = 30 * time.Second
+		c.LeaseTTL = c.AckWait
 	}
 	if c.StepTimeout <= 0 {
-		c.StepTimeout = 20 * time.Second
+		c.StepTimeout = c.LeaseTTL * 2 / 3
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 25 * time.Second
