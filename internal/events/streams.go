@@ -49,6 +49,9 @@ func IssuanceEventsConfig(replicas int) jetstream.StreamConfig {
 		Replicas:    replicas,
 		MaxAge:      IssuanceEventsMaxAge,
 		Duplicates:  IssuanceEventsDedup,
+		// Workers read an issuance's last state back after a crash; backends
+		// may too. Direct gets are answered by any replica.
+		AllowDirect: true,
 	}
 }
 

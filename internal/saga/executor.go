@@ -33,11 +33,13 @@ type Performer interface {
 // deadlines and performs calls, feeding their results back, until the
 // issuance waits for something from outside.
 type Executor struct {
-	Core    Core
-	Store   *Store
-	Index   *Index
-	Timers  *Timers
-	JS      jetstream.JetStream
+	Core   Core
+	Store  *Store
+	Index  *Index
+	Timers *Timers
+	JS     jetstream.JetStream
+	// Events is the ISSUANCE_EVENTS stream, where published states are read back.
+	Events  jetstream.Stream
 	Seam    Performer
 	Log     *zap.Logger
 	Metrics *Metrics
@@ -74,29 +76,43 @@ func (x *Executor) Handle(ctx context.Context, id string, in Input) error {
 	return x.drive(ctx, log, owner, id, queue)
 }
 
-func (x *Executor) drive(ctx context.Context, log *zap.Logger, owner, id string, queue []Input) error {
-	rec, rev, err := x.Store.Load(ctx, id)
-	if err != nil {
-		return err
-	}
-	published, err := x.republish(ctx, log, rec)
-	if err != nil {
-		return err
-	}
+func (x *Executor) drive(ctx context.Context, log *zap.Logger, owner, id string, inputs []Input) error {
 	holding := false
 	defer func() {
 		if holding {
 			x.release(log, id, owner)
 		}
 	}()
-	in, queue := queue[0], queue[1:]
+	for attempt := 0; attempt < 50; attempt++ {
+		restart, err := x.driveOnce(ctx, log, owner, id, inputs, &holding)
+		if !restart {
+			return err
+		}
+	}
+	return fmt.Errorf("issuance %s: the record kept changing under this worker", id)
+}
+
+// driveOnce runs the decision loop on a fresh load. It asks for a restart
+// when the record changed while a read it made without storing its decision
+// first was in flight: that read's result belongs to the old record.
+func (x *Executor) driveOnce(ctx context.Context, log *zap.Logger, owner, id string, inputs []Input, holding *bool) (restart bool, _ error) {
+	rec, rev, err := x.Store.Load(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	published, err := x.published(ctx, log, rec)
+	if err != nil {
+		return false, err
+	}
+	in, queue := inputs[0], inputs[1:]
+	unstored := false // a decision is held in memory only, across a read
 	for steps := 0; ; steps++ {
 		if steps > 100 {
-			return fmt.Errorf("issuance %s: decision loop did not settle", id)
+			return false, fmt.Errorf("issuance %s: decision loop did not settle", id)
 		}
 		now := x.now()
 		if l := rec.Saga.Lease; l != nil && l.Owner != owner && now.Before(l.Until) {
-			return ErrBusy
+			return false, ErrBusy
 		}
 		d := x.Core.Decide(rec, in, now)
 		if d.Idle() {
@@ -107,42 +123,57 @@ func (x *Executor) drive(ctx context.Context, log *zap.Logger, owner, id string,
 				in, queue = queue[0], queue[1:]
 				continue
 			}
-			if published > rec.Saga.PublishedVersion {
-				return x.settle(ctx, id, owner, published, &holding)
+			if unstored {
+				// Store what was decided before the read.
+				if _, err := x.Store.Save(ctx, rec, rev); errors.Is(err, ErrConflict) {
+					return true, nil
+				} else if err != nil {
+					return false, err
+				}
+				*holding = false
 			}
-			return nil
+			return false, nil
 		}
 		next := d.Next
 		next.Saga.PublishedVersion = published
 		next.Saga.Lease = nil
-		if d.Call != nil {
-			next.Saga.Lease = &Lease{Owner: owner, Until: now.Add(x.LeaseTTL)}
-		}
-		newRev, err := x.Store.Save(ctx, next, rev)
-		if errors.Is(err, ErrConflict) {
-			if rec, rev, err = x.Store.Load(ctx, id); err != nil {
-				return err
+		// A read needs no intent and no lease: store its decision together
+		// with the decision on its result, in one write.
+		if d.Call != nil && isRead(d.Call) && next.Version == rec.Version && d.Timer == nil {
+			rec, unstored = next, true
+		} else {
+			if d.Call != nil {
+				next.Saga.Lease = &Lease{Owner: owner, Until: now.Add(x.LeaseTTL)}
 			}
-			published = max(published, rec.Saga.PublishedVersion)
-			continue // decide the same input again on the fresh record
-		}
-		if err != nil {
-			return err
-		}
-		holding = next.Saga.Lease != nil
-		if next.Version != rec.Version {
-			if err := x.publish(ctx, next.Issuance); err != nil {
-				return err
+			newRev, err := x.Store.Save(ctx, next, rev)
+			if errors.Is(err, ErrConflict) {
+				if unstored {
+					return true, nil
+				}
+				if rec, rev, err = x.Store.Load(ctx, id); err != nil {
+					return false, err
+				}
+				published = max(published, rec.Saga.PublishedVersion)
+				continue // decide the same input again on the fresh record
 			}
-			published = next.Version
-			x.Metrics.entered(next.State)
-			log.Info("issuance state", zap.String("state", string(next.State)), zap.Int("version", next.Version),
-				zap.String("input", inputName(in)))
+			if err != nil {
+				return false, err
+			}
+			*holding, unstored = next.Saga.Lease != nil, false
+			if next.Version != rec.Version {
+				if err := x.publish(ctx, next.Issuance); err != nil {
+					return false, err
+				}
+				published = next.Version
+				x.Metrics.entered(next.State)
+				log.Info("issuance state", zap.String("state", string(next.State)), zap.Int("version", next.Version),
+					zap.String("input", inputName(in)))
+			}
+			rec, rev = next, newRev
 		}
-		rec, rev = next, newRev
 		if d.Timer != nil {
 			if err := x.Timers.Arm(ctx, id, *d.Timer); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if d.Call == nil {
@@ -152,37 +183,19 @@ func (x *Executor) drive(ctx context.Context, log *zap.Logger, owner, id string,
 		x.Metrics.reconcile(d.Call, rec.Saga.Pending)
 		res, err := x.perform(ctx, log, id, d.Call)
 		if err != nil {
-			return fmt.Errorf("issuance %s: %s: %w", id, callName(d.Call), err)
+			return false, fmt.Errorf("issuance %s: %s: %w", id, callName(d.Call), err)
 		}
 		in = res
 	}
 }
 
-// settle records what this drive published and drops its lease.
-func (x *Executor) settle(ctx context.Context, id, owner string, published int, holding *bool) error {
-	for {
-		rec, rev, err := x.Store.Load(ctx, id)
-		if err != nil {
-			return err
-		}
-		if l := rec.Saga.Lease; l != nil && l.Owner != owner {
-			*holding = false
-			return nil
-		}
-		if published <= rec.Saga.PublishedVersion && rec.Saga.Lease == nil {
-			*holding = false
-			return nil
-		}
-		rec.Saga.PublishedVersion = max(published, rec.Saga.PublishedVersion)
-		rec.Saga.Lease = nil
-		if _, err := x.Store.Save(ctx, rec, rev); errors.Is(err, ErrConflict) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		*holding = false
-		return nil
+// isRead reports whether a call changes nothing at Seam.
+func isRead(c Call) bool {
+	switch c.(type) {
+	case ReadCredential, ReadAttempt, PickEncoder, ListCredentials:
+		return true
 	}
+	return false
 }
 
 // release drops a lease after a failed drive so that the next attempt need
@@ -200,20 +213,30 @@ func (x *Executor) release(log *zap.Logger, id, owner string) {
 	}
 }
 
-// republish publishes a state that a crashed worker stored but may not have
-// published, and returns the version known published. The message id makes a
-// repeat within the duplicate window harmless.
-func (x *Executor) republish(ctx context.Context, log *zap.Logger, rec Record) (int, error) {
+// published returns the highest version known to be published. A drive
+// records what it published in its next write, so the state its last write
+// stored may be unconfirmed: look at the last message on that state's
+// subject, and publish it if a crash lost it. The message id makes a repeat
+// harmless.
+func (x *Executor) published(ctx context.Context, log *zap.Logger, rec Record) (int, error) {
 	if rec.Version == 0 || rec.Version <= rec.Saga.PublishedVersion {
 		return rec.Saga.PublishedVersion, nil
 	}
 	if l := rec.Saga.Lease; l != nil && x.now().Before(l.Until) {
 		return rec.Saga.PublishedVersion, nil // its owner is alive and will publish
 	}
+	msgID := rec.IssuanceID + ":" + strconv.Itoa(rec.Version)
+	m, err := x.Events.GetLastMsgForSubject(ctx, events.IssuanceEventSubject(rec.IssuanceID, string(rec.State)))
+	switch {
+	case err == nil && m.Header.Get(jetstream.MsgIDHeader) == msgID:
+		return rec.Version, nil
+	case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, fmt.Errorf("look up the last state of %s: %w", rec.IssuanceID, err)
+	}
 	if err := x.publish(ctx, rec.Issuance); err != nil {
 		return 0, err
 	}
-	log.Info("republished a state left unconfirmed", zap.String("state", string(rec.State)), zap.Int("version", rec.Version))
+	log.Info("published a state a crashed worker stored but did not publish", zap.String("state", string(rec.State)), zap.Int("version", rec.Version))
 	return rec.Version, nil
 }
 

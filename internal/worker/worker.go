@@ -105,13 +105,18 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, seam saga.Performer, lo
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	var issuanceEvents jetstream.Stream
 	for _, sc := range []jetstream.StreamConfig{
 		events.IssuanceCommandsConfig(cfg.Replicas),
 		events.IssuanceEventsConfig(cfg.Replicas),
 		saga.TimersConfig(cfg.Replicas),
 	} {
-		if _, err := events.EnsureStream(ctx, js, sc); err != nil {
+		st, err := events.EnsureStream(ctx, js, sc)
+		if err != nil {
 			return nil, err
+		}
+		if sc.Name == events.StreamIssuanceEvents {
+			issuanceEvents = st
 		}
 	}
 	// The receiver owns SEAM_EVENTS; create it only if it is not there yet.
@@ -156,6 +161,7 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, seam saga.Performer, lo
 		Index:       index,
 		Timers:      saga.NewTimers(js),
 		JS:          js,
+		Events:      issuanceEvents,
 		Seam:        seam,
 		Log:         log,
 		Metrics:     saga.NewMetrics(reg),
@@ -185,7 +191,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Handlers run on their own context so that shutdown lets them finish.
 	hctx, hcancel := context.WithCancel(context.Background())
 	defer hcancel()
-	sem := make(chan struct{}, w.cfg.Concurrency)
+	// One budget for all sagas; new issuances may take only part of it, so
+	// that events and deadlines, which finish issuances, never wait behind
+	// a burst of starts.
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	startSlots := make(chan struct{}, max(1, w.cfg.Concurrency*3/4))
 	var wg sync.WaitGroup
 	handlers := map[string]func(context.Context, jetstream.Msg) error{
 		ConsumerCommands:  w.handleCommand,
@@ -196,10 +206,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	for name, cons := range w.cons {
 		handle := handlers[name]
 		cc, err := cons.Consume(func(m jetstream.Msg) {
-			sem <- struct{}{}
+			if name == ConsumerCommands {
+				startSlots <- struct{}{}
+			}
+			slots <- struct{}{}
 			wg.Add(1)
 			go func() {
-				defer func() { <-sem; wg.Done() }()
+				defer func() {
+					<-slots
+					if name == ConsumerCommands {
+						<-startSlots
+					}
+					wg.Done()
+				}()
 				w.process(hctx, name, m, handle)
 			}()
 		}, jetstream.PullMaxMessages(w.cfg.Concurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
