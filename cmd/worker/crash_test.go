@@ -161,12 +161,16 @@ func TestKilledBetweenSeamsEffectAndItsAnswer(t *testing.T) {
 		existing bool
 		mode     string
 		cancel   bool
-		want     saga.State
+		// held: no card lies on the encoder until the restarted worker
+		// has published encoding, so the lost encoding is still pending.
+		held bool
+		want saga.State
 	}{
 		{name: "create user", path: "/acs/users/create", want: saga.Issued},
 		{name: "create credential", path: "/acs/credentials/create", want: saga.Issued},
 		{name: "list encoders", path: "/acs/encoders/list", want: saga.Issued},
 		{name: "encode", path: "/acs/encoders/encode_credential", want: saga.Issued},
+		{name: "encode while no card lies on the encoder", path: "/acs/encoders/encode_credential", held: true, want: saga.Issued},
 		{name: "fill read after the webhook", path: "/acs/credentials/get", want: saga.Issued},
 		{name: "list the user's credentials", path: "/acs/credentials/list", existing: true, mode: saga.ModeUpdate, want: saga.Issued},
 		{name: "create update credential", path: "/acs/credentials/create", existing: true, mode: saga.ModeUpdate, want: saga.Issued},
@@ -199,9 +203,10 @@ func TestKilledBetweenSeamsEffectAndItsAnswer(t *testing.T) {
 				userID, cardBefore = u.AcsUserID, c.AcsCredentialID
 				cmd.User, cmd.AcsUserID, cmd.Mode = nil, userID, tc.mode
 			}
-			if tc.cancel {
+			if tc.cancel || tc.held {
 				require.NoError(t, s.Sim.HoldEncoder(seamsim.EncoderID))
 			}
+			encodesBefore := s.Sim.CallCount("/acs/encoders/encode_credential")
 			hold, err := s.Sim.HoldNextAnswer(tc.path)
 			require.NoError(t, err)
 			ch, stop, err := s.Follow(ctx, cmd.IssuanceID)
@@ -225,6 +230,12 @@ func TestKilledBetweenSeamsEffectAndItsAnswer(t *testing.T) {
 			hold.Release()
 
 			w2 := startWorker(t, s)
+			if tc.held {
+				waiting, err := stack.WaitFor(ch, 30*time.Second, saga.Encoding)
+				require.NoError(t, err, "states %v", states(waiting))
+				before = waiting
+				require.NoError(t, s.Sim.ReleaseEncoder(seamsim.EncoderID))
+			}
 			got, err := stack.WaitFor(ch, 30*time.Second, tc.want)
 			require.NoError(t, err, "states %v", states(got))
 			got = append(before, got...)
@@ -251,6 +262,8 @@ func TestKilledBetweenSeamsEffectAndItsAnswer(t *testing.T) {
 			if tc.want == saga.Issued {
 				assert.NotEmpty(t, last.CardNumber)
 			}
+			assert.Equal(t, 1, s.Sim.CallCount("/acs/encoders/encode_credential")-encodesBefore,
+				"one encode_credential for the issuance, whatever the crash")
 			if tc.path == "/acs/users/add_to_access_group" {
 				assert.ElementsMatch(t, []string{seamsim.AccessGroupStaff, seamsim.AccessGroupGuests}, st.Users[0].AcsAccessGroupIDs)
 			}

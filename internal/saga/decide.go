@@ -472,6 +472,12 @@ func (d *decider) deadline(t Deadline) {
 		d.out.Timer = &Timer{At: *r.Saga.DeadlineAt, Deadline: t}
 		return
 	}
+	if r.ActionAttemptID == "" {
+		// The attempt id was lost in a crash: the credential tells whether
+		// the card was written.
+		d.out.Call = ReadCredential{CredentialID: r.AcsCredentialID}
+		return
+	}
 	d.out.Call = ReadAttempt{ActionAttemptID: r.ActionAttemptID}
 }
 
@@ -591,16 +597,26 @@ func (d *decider) result(in Input) {
 	case CredentialRead:
 		switch {
 		case pending == StepEncode:
-			// Looking after a crash: was the card written by the encoding
-			// whose result we lost?
-			r.Saga.Pending = nil
-			d.touch()
+			// Looking after a crash: the encode call whose answer was lost
+			// may have reached Seam, and its encoding may still wait for a
+			// card. Starting another could write this credential twice,
+			// onto the next card laid down: wait as for any encoding,
+			// without its attempt id. Credential events and the deadline
+			// (armed again, in case the crash came before it was) settle it.
+			d.startedEncoding("")
 			if in.IsIssued {
-				d.startedEncoding("")
 				r.Saga.Confirmed = &Confirmation{EventType: "recovered", Filled: true, CardNumber: in.CardNumber, IssuedAt: in.IssuedAt}
 				return
 			}
-			d.next()
+			d.out.Timer = &Timer{At: *r.Saga.DeadlineAt, Deadline: Deadline{Attempt: r.Attempts}}
+		case r.State == Encoding && r.ActionAttemptID == "" && pending == "":
+			// The deadline read of an encoding whose attempt id was lost.
+			if in.IsIssued {
+				r.Saga.Confirmed = &Confirmation{EventType: "credential_read", Filled: true, CardNumber: in.CardNumber, IssuedAt: in.IssuedAt}
+				d.issue()
+				return
+			}
+			d.stillPending()
 		case r.Saga.Confirmed != nil:
 			c := r.Saga.Confirmed
 			c.Filled = true
@@ -628,16 +644,8 @@ func (d *decider) result(in Input) {
 			d.out.Call = ReadCredential{CredentialID: r.AcsCredentialID}
 		case "error":
 			d.encodingError(in.ErrorType, in.ErrorMessage)
-		default: // still pending
-			if r.Saga.DeadlineReads == 0 {
-				r.Saga.DeadlineReads = 1
-				at := d.now.Add(d.core.EncodingTimeout)
-				r.Saga.DeadlineAt = &at
-				d.touch()
-				d.out.Timer = &Timer{At: at, Deadline: Deadline{Attempt: r.Attempts, Reads: 1}}
-				return
-			}
-			d.fail(EncodingFailed, &Error{Type: ErrEncodingTimeout, Message: "no card was encoded within two encoding timeouts; place a card on the encoder and retry", Retryable: true})
+		default:
+			d.stillPending()
 		}
 	case Compensated:
 		if !r.Saga.Compensate {
@@ -654,7 +662,23 @@ func (d *decider) result(in Input) {
 	}
 }
 
-// startedEncoding enters encoding for a new action attempt.
+// stillPending follows a deadline read that found the encoding not done:
+// wait one more timeout, then give up retryably.
+func (d *decider) stillPending() {
+	r := &d.r
+	if r.Saga.DeadlineReads == 0 {
+		r.Saga.DeadlineReads = 1
+		at := d.now.Add(d.core.EncodingTimeout)
+		r.Saga.DeadlineAt = &at
+		d.touch()
+		d.out.Timer = &Timer{At: at, Deadline: Deadline{Attempt: r.Attempts, Reads: 1}}
+		return
+	}
+	d.fail(EncodingFailed, &Error{Type: ErrEncodingTimeout, Message: "no card was encoded within two encoding timeouts; place a card on the encoder and retry", Retryable: true})
+}
+
+// startedEncoding enters encoding for a new action attempt ("": one whose
+// id was lost in a crash).
 func (d *decider) startedEncoding(attemptID string) {
 	r := &d.r
 	r.ActionAttemptID = attemptID

@@ -375,6 +375,49 @@ func TestDecideDetails(t *testing.T) {
 		require.Equal(t, Issued, d.Next.State)
 		require.Equal(t, "9", d.Next.CardNumber)
 	})
+	t.Run("crash after encode intent, card not written: waits in encoding, never encodes twice", func(t *testing.T) {
+		d := core.Decide(fixture(CredentialCreated), Resume{}, now)
+		require.IsType(t, Encode{}, d.Call)
+		later := now.Add(time.Minute)
+		d = core.Decide(d.Next, Resume{}, later) // the encode answer was lost
+		require.Equal(t, ReadCredential{CredentialID: cred}, d.Call)
+		d = core.Decide(d.Next, CredentialRead{IsIssued: false}, later)
+		require.Equal(t, Encoding, d.Next.State)
+		require.Empty(t, d.Next.ActionAttemptID, "the attempt id is unknown")
+		require.Equal(t, 1, d.Next.Attempts)
+		require.Nil(t, d.Call, "no second encode_credential")
+		require.Equal(t, &Timer{At: later.Add(core.EncodingTimeout), Deadline: Deadline{Attempt: 1}}, d.Timer,
+			"the deadline is armed again: the crash may have come before it was")
+		waiting := d.Next
+
+		// The confirming webhook still finds it.
+		d = core.Decide(waiting, ev(EventCredentialIssued, nil), later)
+		require.Equal(t, ReadCredential{CredentialID: cred}, d.Call)
+		d = core.Decide(d.Next, CredentialRead{IsIssued: true, CardNumber: "7"}, later)
+		require.Equal(t, Issued, d.Next.State)
+		require.Equal(t, "7", d.Next.CardNumber)
+
+		// Without it, the deadline reads the credential (there is no
+		// attempt to read), waits once more, then parks retryably.
+		due := later.Add(core.EncodingTimeout)
+		d = core.Decide(waiting, Deadline{Attempt: 1}, due)
+		require.Equal(t, ReadCredential{CredentialID: cred}, d.Call)
+		d = core.Decide(d.Next, CredentialRead{IsIssued: false}, due)
+		require.Equal(t, Encoding, d.Next.State)
+		require.NotNil(t, d.Timer)
+		d = core.Decide(d.Next, d.Timer.Deadline, d.Timer.At)
+		require.Equal(t, ReadCredential{CredentialID: cred}, d.Call)
+		d = core.Decide(d.Next, CredentialRead{IsIssued: false}, due.Add(core.EncodingTimeout))
+		require.Equal(t, EncodingFailed, d.Next.State)
+		require.Equal(t, ErrEncodingTimeout, d.Next.Error.Type)
+		require.True(t, d.Next.Error.Retryable)
+
+		// A card written by then is issued at the deadline read.
+		d = core.Decide(waiting, Deadline{Attempt: 1}, due)
+		d = core.Decide(d.Next, CredentialRead{IsIssued: true, CardNumber: "8"}, due)
+		require.Equal(t, Issued, d.Next.State)
+		require.Equal(t, "8", d.Next.CardNumber)
+	})
 	t.Run("start for an existing user in new mode lists credentials for the snapshot", func(t *testing.T) {
 		cmd := startNewUser()
 		cmd.User, cmd.AcsUserID, cmd.AcsAccessGroupIDs = nil, usr, nil

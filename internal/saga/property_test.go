@@ -38,8 +38,9 @@ var allowed = map[State][]State{
 // call results, Seam failures and crashes (a call's result lost after the
 // call did or did not take effect) and checks after every step that the
 // version never drops and rises by one per state, that a terminal state is
-// never left, that only allowed transitions happen, and that Seam never holds
-// a second user or credential for the issuance.
+// never left, that only allowed transitions happen, that Seam never holds
+// a second user or credential for the issuance, and that it never receives a
+// second encoding that no retry asked for.
 func TestDecideProperties(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		mode := rapid.SampledFrom([]string{ModeNew, ModeReplace, ModeUpdate}).Draw(t, "mode")
@@ -60,7 +61,7 @@ func TestDecideProperties(t *testing.T) {
 		var rec Record
 		var call Call
 		var timers []Timer
-		nextID := 0
+		nextID, retries := 0, 0
 		id := func(p string) string { nextID++; return fmt.Sprintf("%s-%d", p, nextID) }
 
 		step := func(in Input) {
@@ -191,7 +192,11 @@ func TestDecideProperties(t *testing.T) {
 			case 1:
 				step(Cancel{})
 			case 2:
+				before := rec.Saga.RetryRequested
 				step(Retry{EncoderID: rapid.SampledFrom([]string{"", "e-2"}).Draw(t, "retryEncoder")})
+				if !before && rec.Saga.RetryRequested {
+					retries++
+				}
 			case 3, 4:
 				for j := range w.creds {
 					if w.creds[j].id == rec.AcsCredentialID && w.attempts > 0 {
@@ -217,6 +222,9 @@ func TestDecideProperties(t *testing.T) {
 			default:
 				step(Resume{})
 			}
+		}
+		if w.attempts > retries+1 {
+			t.Fatalf("Seam received %d encodings for one issuance with %d retries accepted", w.attempts, retries)
 		}
 		if w.usersCreated > 1 {
 			t.Fatalf("Seam holds %d users created for one issuance", w.usersCreated)
