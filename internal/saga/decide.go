@@ -652,6 +652,12 @@ func (d *decider) result(in Input) {
 			stale()
 			return
 		}
+		if in.Kept {
+			r.CardNumber, r.IssuedAt = in.CardNumber, in.IssuedAt
+			d.fail(Cancelled, &Error{Type: ErrCredentialKept, Message: "cancelled after the card was written: credential " +
+				r.AcsCredentialID + " was kept; delete it at Seam to revoke the card"})
+			return
+		}
 		d.fail(Cancelled, nil)
 	case CallFailed:
 		if r.Saga.Compensate {

@@ -358,6 +358,16 @@ func TestDecideDetails(t *testing.T) {
 		require.Equal(t, Cancelled, d.Next.State)
 		require.True(t, core.Decide(d.Next, ev(EventCredentialIssued, nil), now).Idle())
 	})
+	t.Run("cancel that finds the card written keeps its credential", func(t *testing.T) {
+		d := core.Decide(fixture(Encoding), Cancel{}, now)
+		require.Equal(t, DeleteCredential{CredentialID: cred, Compensation: true}, d.Call)
+		d = core.Decide(d.Next, Compensated{Kept: true, CardNumber: "5"}, now)
+		require.Equal(t, Cancelled, d.Next.State)
+		require.Equal(t, "5", d.Next.CardNumber)
+		require.Equal(t, ErrCredentialKept, d.Next.Error.Type)
+		require.False(t, d.Next.Error.Retryable)
+		require.Contains(t, d.Next.Error.Message, cred)
+	})
 	t.Run("crash after create user intent looks before creating again", func(t *testing.T) {
 		d := core.Decide(Record{}, Start{Cmd: startNewUser()}, now)
 		d2 := core.Decide(d.Next, Resume{}, now.Add(time.Hour))

@@ -95,8 +95,13 @@ type (
 		CardNumber   string
 		IssuedAt     *time.Time
 	}
-	// Compensated: the credential of a cancelled issuance is deleted.
-	Compensated struct{}
+	// Compensated: the credential of a cancelled issuance is deleted, or,
+	// when Kept, it was found already written and left alone.
+	Compensated struct {
+		Kept       bool
+		CardNumber string
+		IssuedAt   *time.Time
+	}
 	// CallFailed: Seam refused a call with a non-retryable error.
 	CallFailed struct {
 		Type    string

@@ -59,6 +59,9 @@ const (
 	ErrCredentialDeleted     = "credential_deleted"
 	ErrCredentialInvalidated = "credential_invalidated"
 	ErrNoEncoderAvailable    = "no_encoder_available"
+	// ErrCredentialKept: a cancel found the card already written and did
+	// not delete its credential.
+	ErrCredentialKept = "credential_already_issued"
 )
 
 // RetryableEncodingError reports whether an action attempt error type is

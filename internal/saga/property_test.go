@@ -121,6 +121,9 @@ func TestDecideProperties(t *testing.T) {
 				}
 				return CredentialsListed{Cards: ids}
 			case DeleteCredential:
+				if i := slices.IndexFunc(w.creds, func(x worldCred) bool { return x.id == c.CredentialID }); c.Compensation && i >= 0 && w.creds[i].issued {
+					return Compensated{Kept: true, CardNumber: "card"}
+				}
 				w.creds = slices.DeleteFunc(w.creds, func(x worldCred) bool { return x.id == c.CredentialID })
 				if c.Compensation {
 					return Compensated{}

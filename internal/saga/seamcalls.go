@@ -89,6 +89,23 @@ func (p SeamPerformer) perform(ctx context.Context, c Call) (Input, error) {
 		}
 		return CredentialsListed{Cards: cards}, nil
 	case DeleteCredential:
+		if c.Compensation {
+			// A cancel never deletes a card that is already written (its
+			// confirming webhook may be on its way): look first.
+			cr, err := cl.GetCredential(ctx, c.CredentialID)
+			switch {
+			case seam.IsNotFound(err):
+				return Compensated{}, nil
+			case err != nil:
+				return nil, err
+			case cr.IsIssued:
+				kept := Compensated{Kept: true, IssuedAt: cr.IssuedAt}
+				if cr.CardNumber != nil {
+					kept.CardNumber = *cr.CardNumber
+				}
+				return kept, nil
+			}
+		}
 		if err := cl.DeleteCredential(ctx, c.CredentialID); err != nil && !seam.IsNotFound(err) {
 			return nil, err
 		}

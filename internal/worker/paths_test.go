@@ -215,6 +215,37 @@ func TestCancelDuringEncodingDeletesTheCredential(t *testing.T) {
 	assert.Empty(t, extra)
 }
 
+// TestCancelRacingTheConfirmationKeepsTheCard cancels after the card was
+// written and its webhook arrived, while the read that fills card_number is
+// still in flight: the written card's credential is not deleted.
+func TestCancelRacingTheConfirmationKeepsTheCard(t *testing.T) {
+	e := newEnv(t, stack.Options{})
+	hold, err := e.Sim.HoldNextAnswer("/acs/credentials/get")
+	require.NoError(t, err)
+	ch, _ := e.follow("bk-late-cancel")
+	require.NoError(t, e.Start(e.ctx, janeDoe("bk-late-cancel")))
+	select {
+	case <-hold.Reached(): // the fill read after acs_credential.issued
+	case <-time.After(waitLong):
+		t.Fatal("the fill read never came")
+	}
+	require.NoError(t, e.Cancel(e.ctx, "bk-late-cancel", "1"))
+	all, err := stack.WaitFor(ch, waitLong, saga.Cancelled, saga.Issued)
+	hold.Release()
+	require.NoError(t, err, "states: %v", states(all))
+	checkVersions(t, all)
+	last := all[len(all)-1]
+	require.Equal(t, saga.Cancelled, last.State)
+	require.NotNil(t, last.Error)
+	assert.Equal(t, saga.ErrCredentialKept, last.Error.Type)
+	assert.NotEmpty(t, last.CardNumber)
+	live := e.Sim.State().CredentialsOf(last.AcsUserID)
+	require.Len(t, live, 1, "the written card's credential is kept")
+	assert.True(t, live[0].IsIssued)
+	extra, _ := stack.WaitFor(ch, time.Second, saga.AllStates...)
+	assert.Empty(t, extra, "the held read's drive changes nothing afterwards")
+}
+
 func TestCancelWhileParked(t *testing.T) {
 	e := newEnv(t, stack.Options{Worker: worker.Config{EncodingTimeout: time.Second}})
 	require.NoError(t, e.Sim.FailNextEncoding(seamsim.EncoderID, "encoder_not_online", "", ""))
