@@ -116,7 +116,12 @@ func (x *Executor) driveOnce(ctx context.Context, log *zap.Logger, owner, id str
 		}
 		d := x.Core.Decide(rec, in, now)
 		if d.Idle() {
-			if d.Note != "" {
+			switch {
+			case d.Note == "":
+			case isCommand(in):
+				// A backend asked for something that cannot happen now.
+				log.Info("command changed nothing", zap.String("input", inputName(in)), zap.String("why", d.Note))
+			default:
 				log.Debug("input changed nothing", zap.String("input", inputName(in)), zap.String("why", d.Note))
 			}
 			if len(queue) > 0 {
@@ -187,6 +192,14 @@ func (x *Executor) driveOnce(ctx context.Context, log *zap.Logger, owner, id str
 		}
 		in = res
 	}
+}
+
+func isCommand(in Input) bool {
+	switch in.(type) {
+	case Start, Retry, Cancel:
+		return true
+	}
+	return false
 }
 
 // isRead reports whether a call changes nothing at Seam.

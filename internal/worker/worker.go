@@ -172,12 +172,14 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, seam saga.Performer, lo
 	return w, nil
 }
 
-// Ready reports whether NATS is connected and the streams are there.
+// Ready reports whether NATS is connected and the streams and buckets are
+// there.
 func (w *Worker) Ready(ctx context.Context) error {
 	if !w.nc.IsConnected() {
 		return errors.New("NATS not connected")
 	}
-	for _, name := range []string{events.StreamIssuanceCommands, events.StreamSeamEvents, saga.StreamTimers} {
+	for _, name := range []string{events.StreamIssuanceCommands, events.StreamIssuanceEvents, events.StreamSeamEvents, saga.StreamTimers,
+		"KV_" + events.BucketIssuances, "KV_" + saga.BucketIndex} {
 		if _, err := w.js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
 		}
@@ -196,7 +198,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	// a burst of starts.
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	startSlots := make(chan struct{}, max(1, w.cfg.Concurrency*3/4))
-	var wg sync.WaitGroup
+	// closed turns away messages the consumers hand over after Stop, so
+	// that no handler starts once shutdown waits for the running ones.
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		closed bool
+	)
 	handlers := map[string]func(context.Context, jetstream.Msg) error{
 		ConsumerCommands:  w.handleCommand,
 		ConsumerSeam:      w.handleSeamEvent,
@@ -206,11 +214,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	for name, cons := range w.cons {
 		handle := handlers[name]
 		cc, err := cons.Consume(func(m jetstream.Msg) {
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				_ = m.Nak() // another worker can take it now
+				return
+			}
+			wg.Add(1)
+			mu.Unlock()
 			if name == ConsumerCommands {
 				startSlots <- struct{}{}
 			}
 			slots <- struct{}{}
-			wg.Add(1)
 			go func() {
 				defer func() {
 					<-slots
@@ -238,6 +253,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	for _, c := range ccs {
 		c.Stop()
 	}
+	mu.Lock()
+	closed = true
+	mu.Unlock()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -255,6 +273,22 @@ func (w *Worker) Run(ctx context.Context) error {
 // exist (yet): its start may still be on the way.
 var errUnknownIssuance = errors.New("unknown issuance")
 
+// issuanceError names the issuance an input was for, for the logs.
+type issuanceError struct {
+	id  string
+	err error
+}
+
+func (e issuanceError) Error() string { return "issuance " + e.id + ": " + e.err.Error() }
+func (e issuanceError) Unwrap() error { return e.err }
+
+func withID(id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return issuanceError{id: id, err: err}
+}
+
 // errDrop: the message can never be applied; it is logged and terminated.
 type errDrop struct{ reason string }
 
@@ -267,12 +301,16 @@ func (w *Worker) process(ctx context.Context, consumer string, m jetstream.Msg, 
 	stop()
 	outcome := "ack"
 	var drop errDrop
+	log := w.log.With(zap.String("consumer", consumer), zap.String("subject", m.Subject()))
+	if ie := (issuanceError{}); errors.As(err, &ie) {
+		log = log.With(zap.String("issuance_id", ie.id))
+	}
 	switch {
 	case err == nil:
 		_ = m.Ack()
 	case errors.As(err, &drop):
 		outcome = "dropped"
-		w.log.Warn("message dropped", zap.String("consumer", consumer), zap.String("subject", m.Subject()), zap.String("reason", drop.reason))
+		log.Warn("message dropped", zap.String("reason", drop.reason))
 		_ = m.Term()
 	case errors.Is(err, saga.ErrBusy):
 		outcome = "busy"
@@ -281,7 +319,7 @@ func (w *Worker) process(ctx context.Context, consumer string, m jetstream.Msg, 
 		n := delivered(m)
 		if n >= 10 {
 			outcome = "dropped"
-			w.log.Warn("message for an unknown issuance dropped after retries", zap.String("subject", m.Subject()))
+			log.Warn("message for an unknown issuance dropped after retries")
 			_ = m.Term()
 		} else {
 			outcome = "later"
@@ -291,8 +329,7 @@ func (w *Worker) process(ctx context.Context, consumer string, m jetstream.Msg, 
 		outcome = "retry"
 		n := delivered(m)
 		delay := min(30*time.Second, time.Second<<min(n-1, 5))
-		w.log.Warn("input not applied; will retry", zap.String("consumer", consumer), zap.String("subject", m.Subject()),
-			zap.Uint64("delivery", n), zap.Duration("delay", delay), zap.Error(err))
+		log.Warn("input not applied; will retry", zap.Uint64("delivery", n), zap.Duration("delay", delay), zap.Error(err))
 		_ = m.NakWithDelay(delay)
 	}
 	w.metrics.handled(consumer, outcome, time.Since(start))
@@ -334,9 +371,9 @@ func (w *Worker) handleCommand(ctx context.Context, m jetstream.Msg) error {
 				return errDrop{"invalid start without a usable issuance_id: " + err.Error()}
 			}
 			w.log.Warn("start rejected", zap.String("issuance_id", id), zap.Error(err))
-			return w.exec.Handle(ctx, id, saga.Reject{IssuanceID: id, Reason: err.Error()})
+			return withID(id, w.exec.Handle(ctx, id, saga.Reject{IssuanceID: id, Reason: err.Error()}))
 		}
-		return w.exec.Handle(ctx, id, saga.Start{Cmd: cmd})
+		return withID(id, w.exec.Handle(ctx, id, saga.Start{Cmd: cmd}))
 	case events.CommandRetry:
 		cmd, err := saga.ParseRetry(m.Data())
 		if err != nil {
@@ -357,12 +394,12 @@ func (w *Worker) handleCommand(ctx context.Context, m jetstream.Msg) error {
 func (w *Worker) known(ctx context.Context, id string, in saga.Input) error {
 	rec, _, err := w.exec.Store.Load(ctx, id)
 	if err != nil {
-		return err
+		return withID(id, err)
 	}
 	if rec.Version == 0 {
-		return errUnknownIssuance
+		return withID(id, errUnknownIssuance)
 	}
-	return w.exec.Handle(ctx, id, in)
+	return withID(id, w.exec.Handle(ctx, id, in))
 }
 
 func (w *Worker) handleDeadline(ctx context.Context, m jetstream.Msg) error {
@@ -370,7 +407,7 @@ func (w *Worker) handleDeadline(ctx context.Context, m jetstream.Msg) error {
 	if err != nil {
 		return errDrop{err.Error()}
 	}
-	return w.exec.Handle(ctx, d.IssuanceID, d.Deadline)
+	return withID(d.IssuanceID, w.exec.Handle(ctx, d.IssuanceID, d.Deadline))
 }
 
 func (w *Worker) handleSeamEvent(ctx context.Context, m jetstream.Msg) error {
@@ -384,7 +421,7 @@ func (w *Worker) handleSeamEvent(ctx context.Context, m jetstream.Msg) error {
 	}
 	for _, id := range ids {
 		if err := w.exec.Handle(ctx, id, saga.SeamEvent{Event: e}); err != nil {
-			return err
+			return withID(id, err)
 		}
 	}
 	return nil
