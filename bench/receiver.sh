@@ -34,7 +34,7 @@ trap cleanup EXIT
 tags=()
 [ "${PROFILE:-}" = 1 ] && tags=(-tags pprof)
 go build -o "$work/nats-server" github.com/nats-io/nats-server/v2
-go build "${tags[@]}" -o "$work/receiver" ./cmd/receiver
+if [ -n "${RECEIVER_BIN:-}" ]; then cp "$RECEIVER_BIN" "$work/receiver"; else go build "${tags[@]}" -o "$work/receiver" ./cmd/receiver; fi
 go build -o "$work/loadgen" ./bench/loadgen
 
 wait_ok() { # url
@@ -52,14 +52,23 @@ wait_ok "http://127.0.0.1:$NATS_MON/healthz?js-enabled-only=true"
 
 secret="whsec_$(head -c 24 /dev/urandom | base64)"
 SEAM_WEBHOOK_SECRET="$secret" NATS_URL="nats://127.0.0.1:$NATS_PORT" HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
-  PPROF_ADDR=127.0.0.1:18081 "$work/receiver" >"$OUT/receiver.log" 2>&1 &
+  PPROF_ADDR=127.0.0.1:18081 env ${RECEIVER_ENV:-} "$work/receiver" >"$OUT/receiver.log" 2>&1 &
 rpid=$!
 pids+=($rpid)
 wait_ok "http://127.0.0.1:$HTTP_PORT/readyz"
 
 "$work/loadgen" -serve-noop "127.0.0.1:$NOOP_PORT" 2>"$OUT/noop.log" &
-pids+=($!)
+noop_pid=$!
+pids+=($noop_pid)
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$NOOP_PORT/" && break; sleep 0.05; done
+
+# CPU time (user+system, in clock ticks) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck=$(getconf CLK_TCK)
+nats_pid=${pids[0]}
+per_req() { # ticks requests -> µs of CPU per request
+  awk -v t="$1" -v n="$2" -v hz="$tck" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }'
+}
 
 echo "receiver benchmark: $ROUNDS rounds, $N webhooks (~$SIZE bytes) per target per round, $C connections, $(nproc) cores"
 for r in $(seq 1 "$ROUNDS"); do
@@ -68,8 +77,11 @@ for r in $(seq 1 "$ROUNDS"); do
     curl -s -o "$OUT/receiver.cpu.pprof" "http://127.0.0.1:18081/debug/pprof/profile?seconds=5" &
     curl -s -o "$OUT/nats.cpu.pprof" "http://127.0.0.1:18223/debug/pprof/profile?seconds=5" &
   fi
+  r0=$(ticks "$rpid"); n0=$(ticks "$nats_pid"); o0=$(ticks "$noop_pid")
   SEAM_WEBHOOK_SECRET="$secret" "$work/loadgen" -target "http://127.0.0.1:$HTTP_PORT/webhooks/seam" \
     -ceiling "http://127.0.0.1:$NOOP_PORT/" -n "$N" -c "$C" -size "$SIZE"
+  sent=$((N + 5000))
+  echo "CPU per request: receiver $(per_req $(( $(ticks "$rpid") - r0 )) $sent) µs, nats-server $(per_req $(( $(ticks "$nats_pid") - n0 )) $sent) µs, no-op server $(per_req $(( $(ticks "$noop_pid") - o0 )) $sent) µs"
   wait_jobs=$(jobs -pr | grep -v -x -F -f <(printf '%s\n' "${pids[@]}") || true)
   [ -n "$wait_jobs" ] && wait $wait_jobs
 done

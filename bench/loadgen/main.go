@@ -144,7 +144,19 @@ type result struct {
 	P50ms           float64 `json:"p50_ms"`
 	P99ms           float64 `json:"p99_ms"`
 	Maxms           float64 `json:"max_ms"`
-	FirstError      string  `json:"first_error,omitempty"`
+	// ClientCPUus is this load tool's own CPU time per request: on a machine
+	// it shares with the target, what the target cannot have.
+	ClientCPUus float64 `json:"client_cpu_us"`
+	FirstError  string  `json:"first_error,omitempty"`
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // run sends every webhook once over conc connections.
@@ -160,7 +172,7 @@ func run(url string, reqs []webhook, conc int) result {
 		wg       sync.WaitGroup
 	)
 	lat := make([][]time.Duration, conc)
-	start := time.Now()
+	cpu0, start := cpuTime(), time.Now()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -190,7 +202,7 @@ func run(url string, reqs []webhook, conc int) result {
 		}(w)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	pct := func(p float64) float64 {
@@ -204,6 +216,7 @@ func run(url string, reqs []webhook, conc int) result {
 		Seconds:   elapsed.Seconds(),
 		PerSecond: float64(len(reqs)) / elapsed.Seconds(), StoredPerSecond: float64(stored.Load()) / elapsed.Seconds(),
 		P50ms: pct(0.50), P99ms: pct(0.99), Maxms: pct(1),
+		ClientCPUus: float64(cpu.Microseconds()) / float64(len(reqs)),
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e
@@ -242,8 +255,8 @@ func report(r result, asJSON bool) {
 		_ = json.NewEncoder(os.Stdout).Encode(r)
 		return
 	}
-	fmt.Printf("%-8s c=%d  %d requests in %.2fs  %.0f req/s  %.0f stored/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms  failed %d\n",
-		r.Target, r.Connections, r.Requests, r.Seconds, r.PerSecond, r.StoredPerSecond, r.P50ms, r.P99ms, r.Maxms, r.Failed)
+	fmt.Printf("%-8s c=%d  %d requests in %.2fs  %.0f req/s  %.0f stored/s  p50 %.2f ms  p99 %.2f ms  max %.1f ms  failed %d  load tool %.1f µs CPU/req\n",
+		r.Target, r.Connections, r.Requests, r.Seconds, r.PerSecond, r.StoredPerSecond, r.P50ms, r.P99ms, r.Maxms, r.Failed, r.ClientCPUus)
 	if r.FirstError != "" {
 		fmt.Printf("         first error: %s\n", r.FirstError)
 	}

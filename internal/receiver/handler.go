@@ -77,7 +77,7 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request, now time.Ti
 		return res
 	}
 	msg, quarantine := storedMsg(sh, body)
-	dup, err := r.publish(req.Context(), msg)
+	dup, err := r.publish(msg)
 	switch {
 	case err != nil:
 		res.outcome, res.err = outUnavailable, err
@@ -120,22 +120,28 @@ func readBody(body io.Reader, contentLength, max int64) ([]byte, error) {
 	}
 }
 
-// publish stores msg and waits for JetStream's ack, at most PublishTimeout.
-// A client that hangs up does not cut the wait short: the outcome is still
-// counted and logged as it really was.
-func (r *Receiver) publish(ctx context.Context, msg *nats.Msg) (duplicate bool, err error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.PublishTimeout)
-	defer cancel()
-	ack, err := r.js.PublishMsg(ctx, msg)
-	if err != nil {
-		reason := publishFailure(err)
-		if reason == failNoStream {
-			r.askEnsure()
+// publish stores msg and waits for JetStream's ack, at most PublishTimeout
+// (the JetStream context's async ack timeout, set in New). Handlers publish
+// asynchronously and wait on their own future: many webhooks in flight then
+// share the connection's writes and the server's acks, which costs the
+// receiver and nats-server markedly less CPU per webhook than a request per
+// publish (docs/BENCHMARKS.md). A client that hangs up does not cut the wait
+// short: the outcome is still counted and logged as it really was.
+func (r *Receiver) publish(msg *nats.Msg) (duplicate bool, err error) {
+	f, err := r.js.PublishMsgAsync(msg)
+	if err == nil {
+		select {
+		case ack := <-f.Ok():
+			return ack.Duplicate, nil
+		case err = <-f.Err():
 		}
-		r.m.publishFailures[reason].Inc()
-		return false, err
 	}
-	return ack.Duplicate, nil
+	reason := publishFailure(err)
+	if reason == failNoStream {
+		r.askEnsure()
+	}
+	r.m.publishFailures[reason].Inc()
+	return false, err
 }
 
 func publishFailure(err error) string {
@@ -144,7 +150,8 @@ func publishFailure(err error) string {
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrDisconnected),
 		errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrNoServers):
 		return failNotConnected
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+	case errors.Is(err, jetstream.ErrAsyncPublishTimeout), errors.Is(err, jetstream.ErrTooManyStalledMsgs),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return failTimeout
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return failNoStream

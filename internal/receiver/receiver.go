@@ -51,7 +51,7 @@ func New(cfg Config, nc *nats.Conn, log *zap.Logger, reg *prometheus.Registry) (
 	if cfg.DedupWindow > events.SeamEventsMaxAge {
 		return nil, fmt.Errorf("dedup window %s exceeds the stream's max age %s", cfg.DedupWindow, events.SeamEventsMaxAge)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
