@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -53,12 +51,8 @@ func run(args []string) int {
 		}
 		return nil
 	})
-	if err := set.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			set.Usage(os.Stdout)
-			return 0
-		}
-		return config.Fail(os.Stderr, program, err)
+	if code, ok := set.ParseMain(args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	log, err := logSet.New(os.Stderr)
 	if err != nil {

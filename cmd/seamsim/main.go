@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -68,12 +67,8 @@ func run(args []string) int {
 		}
 		return seamsim.CheckWebhookURL(*webhookURL)
 	})
-	if err := set.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			set.Usage(os.Stdout)
-			return 0
-		}
-		return config.Fail(os.Stderr, program, err)
+	if code, ok := set.ParseMain(args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	log, err := logSet.New(os.Stderr)
 	if err != nil {

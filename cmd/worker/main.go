@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -46,12 +45,8 @@ func run(args []string) int {
 		client, err = seam.New(*apiURL, *apiKey, seam.WithObserver(observe))
 		return err
 	})
-	if err := set.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			set.Usage(os.Stdout)
-			return 0
-		}
-		return config.Fail(os.Stderr, program, err)
+	if code, ok := set.ParseMain(args, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	log, err := logSet.New(os.Stderr)
 	if err != nil {

@@ -196,6 +196,22 @@ func (s *Set) Parse(args []string) error {
 	return nil
 }
 
+// ParseMain is Parse for a program's main: with -h it writes the usage to
+// stdout, with a problem Fail's line to stderr, and then ok is false and code
+// is the exit status (0 after -h).
+func (s *Set) ParseMain(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	err := s.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		s.Usage(stdout)
+		return 0, false
+	default:
+		return Fail(stderr, s.fs.Name(), err), false
+	}
+}
+
 // Usage writes the flag list to w.
 func (s *Set) Usage(w io.Writer) {
 	s.fs.SetOutput(w)

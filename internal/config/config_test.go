@@ -84,3 +84,28 @@ func TestHelp(t *testing.T) {
 	s.String("HTTP_ADDR", ":1", "addr")
 	assert.ErrorIs(t, s.Parse([]string{"-h"}), flag.ErrHelp)
 }
+
+func TestParseMain(t *testing.T) {
+	newSet := func(kv map[string]string) *config.Set {
+		s := config.New("prog", env(kv))
+		s.Int("WORKER_CONCURRENCY", 64, 1, 10000, "sagas at once")
+		return s
+	}
+	var out, errOut bytes.Buffer
+	code, ok := newSet(nil).ParseMain(nil, &out, &errOut)
+	assert.True(t, ok)
+	assert.Zero(t, code)
+
+	code, ok = newSet(nil).ParseMain([]string{"-h"}, &out, &errOut)
+	assert.False(t, ok, "-h ends the program")
+	assert.Zero(t, code, "after -h the program exits 0")
+	assert.Contains(t, out.String(), "WORKER_CONCURRENCY")
+
+	out.Reset()
+	code, ok = newSet(map[string]string{"WORKER_CONCURRENCY": "0"}).ParseMain(nil, &out, &errOut)
+	assert.False(t, ok)
+	assert.Equal(t, config.ExitCode, code)
+	assert.Empty(t, out.String())
+	assert.Equal(t, 1, strings.Count(errOut.String(), "\n"), "one line")
+	assert.True(t, strings.HasPrefix(errOut.String(), "prog: configuration: WORKER_CONCURRENCY"), errOut.String())
+}
