@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/cardissuer/seamcards/internal/events"
 	"github.com/cardissuer/seamcards/internal/natsembed"
+	"github.com/cardissuer/seamcards/internal/syncbuf"
 )
 
 var binary string
@@ -59,27 +59,9 @@ func newSecret(t *testing.T) string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(key)
 }
 
-// lockedBuffer collects a process's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	code   int
 }
@@ -88,7 +70,7 @@ func start(t *testing.T, env ...string) *proc { return startArgs(t, nil, env...)
 
 func startArgs(t *testing.T, args []string, env ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary, args...), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(binary, args...), stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HTTP_ADDR=127.0.0.1:0"}, env...)
 	p.cmd.Stderr = p.stderr
 	require.NoError(t, p.cmd.Start())

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/cardissuer/seamcards/internal/natsembed"
 	"github.com/cardissuer/seamcards/internal/seamsim"
 	"github.com/cardissuer/seamcards/internal/stack"
+	"github.com/cardissuer/seamcards/internal/syncbuf"
 )
 
 // The program is built once and run as a subprocess, as a backend team would
@@ -322,7 +322,7 @@ func run(t *testing.T, bin string, op operator, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "NATS_CREDS=", "NATS_URL=")
-	var all, stdout, stderr lockedBuffer
+	var all, stdout, stderr syncbuf.Buffer
 	cmd.Stdout = io.MultiWriter(&all, &stdout)
 	cmd.Stderr = io.MultiWriter(&all, &stderr)
 	stdin, err := cmd.StdinPipe()
@@ -340,21 +340,4 @@ func run(t *testing.T, bin string, op operator, args ...string) result {
 	r := result{code: cmd.ProcessState.ExitCode(), out: all.String(), stdout: stdout.String(), stderr: stderr.String()}
 	t.Logf("backend %s → exit %d\n%s", strings.Join(args, " "), r.code, r.out)
 	return r
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/cardissuer/seamcards/internal/natsembed"
 	"github.com/cardissuer/seamcards/internal/ops"
 	"github.com/cardissuer/seamcards/internal/receiver"
+	"github.com/cardissuer/seamcards/internal/syncbuf"
 )
 
 // newSecret returns a fresh Svix secret in the form Svix issues.
@@ -37,24 +37,6 @@ func newSecret(t testing.TB) string {
 	_, err := rand.Read(key)
 	require.NoError(t, err)
 	return "whsec_" + base64.StdEncoding.EncodeToString(key)
-}
-
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // harness is a receiver served over real HTTP on loopback, connected to a
@@ -68,7 +50,7 @@ type harness struct {
 	rcv     *receiver.Receiver
 	reg     *prometheus.Registry
 	url     string // http://127.0.0.1:port
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	client  *http.Client
 	natsURL string
 	proxy   *stallProxy
@@ -86,7 +68,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
 
-	h := &harness{t: t, nats: srv, logs: &syncBuffer{}, reg: ops.NewRegistry()}
+	h := &harness{t: t, nats: srv, logs: &syncbuf.Buffer{}, reg: ops.NewRegistry()}
 	log, err := logging.New(h.logs, "info", "json")
 	require.NoError(t, err)
 
