@@ -62,8 +62,27 @@ func (x *Executor) now() time.Time {
 	return time.Now().UTC()
 }
 
+// IssuanceError is an error applying an input to one issuance; ID names the
+// issuance for the logs of whoever handles the error.
+type IssuanceError struct {
+	ID  string
+	Err error
+}
+
+func (e *IssuanceError) Error() string { return "issuance " + e.ID + ": " + e.Err.Error() }
+func (e *IssuanceError) Unwrap() error { return e.Err }
+
+// ForIssuance wraps a non-nil err as an *IssuanceError for issuance id.
+func ForIssuance(id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &IssuanceError{ID: id, Err: err}
+}
+
 // Handle applies in to issuance id. A nil error means the input is fully
-// applied (or was a no-op) and its message can be acknowledged.
+// applied (or was a no-op) and its message can be acknowledged; any other is
+// an *IssuanceError.
 func (x *Executor) Handle(ctx context.Context, id string, in Input) error {
 	owner := x.Owner + "/" + strconv.FormatUint(x.drives.Add(1), 10)
 	log := x.Log.With(zap.String("issuance_id", id))
@@ -73,7 +92,7 @@ func (x *Executor) Handle(ctx context.Context, id string, in Input) error {
 		// result, a state with more steps to go) before the new input.
 		queue = []Input{Resume{}, in}
 	}
-	return x.drive(ctx, log, owner, id, queue)
+	return ForIssuance(id, x.drive(ctx, log, owner, id, queue))
 }
 
 func (x *Executor) drive(ctx context.Context, log *zap.Logger, owner, id string, inputs []Input) error {
@@ -89,7 +108,7 @@ func (x *Executor) drive(ctx context.Context, log *zap.Logger, owner, id string,
 			return err
 		}
 	}
-	return fmt.Errorf("issuance %s: the record kept changing under this worker", id)
+	return errors.New("the record kept changing under this worker")
 }
 
 // driveOnce runs the decision loop on a fresh load. It asks for a restart
@@ -108,7 +127,7 @@ func (x *Executor) driveOnce(ctx context.Context, log *zap.Logger, owner, id str
 	unstored := false // a decision is held in memory only, across a read
 	for steps := 0; ; steps++ {
 		if steps > 100 {
-			return false, fmt.Errorf("issuance %s: decision loop did not settle", id)
+			return false, errors.New("decision loop did not settle")
 		}
 		now := x.now()
 		if l := rec.Saga.Lease; l != nil && l.Owner != owner && now.Before(l.Until) {
@@ -188,7 +207,7 @@ func (x *Executor) driveOnce(ctx context.Context, log *zap.Logger, owner, id str
 		x.Metrics.reconcile(d.Call, rec.Saga.Pending)
 		res, err := x.perform(ctx, log, id, d.Call)
 		if err != nil {
-			return false, fmt.Errorf("issuance %s: %s: %w", id, callName(d.Call), err)
+			return false, fmt.Errorf("%s: %w", callName(d.Call), err)
 		}
 		in = res
 	}

@@ -178,10 +178,14 @@ func (w *Worker) Ready(ctx context.Context) error {
 	if !w.nc.IsConnected() {
 		return errors.New("NATS not connected")
 	}
-	for _, name := range []string{events.StreamIssuanceCommands, events.StreamIssuanceEvents, events.StreamSeamEvents, saga.StreamTimers,
-		"KV_" + events.BucketIssuances, "KV_" + saga.BucketIndex} {
+	for _, name := range []string{events.StreamIssuanceCommands, events.StreamIssuanceEvents, events.StreamSeamEvents, saga.StreamTimers} {
 		if _, err := w.js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
+		}
+	}
+	for _, name := range []string{events.BucketIssuances, saga.BucketIndex} {
+		if _, err := w.js.KeyValue(ctx, name); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
 		}
 	}
 	return nil
@@ -273,22 +277,6 @@ func (w *Worker) Run(ctx context.Context) error {
 // exist (yet): its start may still be on the way.
 var errUnknownIssuance = errors.New("unknown issuance")
 
-// issuanceError names the issuance an input was for, for the logs.
-type issuanceError struct {
-	id  string
-	err error
-}
-
-func (e issuanceError) Error() string { return "issuance " + e.id + ": " + e.err.Error() }
-func (e issuanceError) Unwrap() error { return e.err }
-
-func withID(id string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return issuanceError{id: id, err: err}
-}
-
 // errDrop: the message can never be applied; it is logged and terminated.
 type errDrop struct{ reason string }
 
@@ -302,8 +290,8 @@ func (w *Worker) process(ctx context.Context, consumer string, m jetstream.Msg, 
 	outcome := "ack"
 	var drop errDrop
 	log := w.log.With(zap.String("consumer", consumer), zap.String("subject", m.Subject()))
-	if ie := (issuanceError{}); errors.As(err, &ie) {
-		log = log.With(zap.String("issuance_id", ie.id))
+	if ie := (*saga.IssuanceError)(nil); errors.As(err, &ie) {
+		log = log.With(zap.String("issuance_id", ie.ID))
 	}
 	switch {
 	case err == nil:
@@ -371,9 +359,9 @@ func (w *Worker) handleCommand(ctx context.Context, m jetstream.Msg) error {
 				return errDrop{"invalid start without a usable issuance_id: " + err.Error()}
 			}
 			w.log.Warn("start rejected", zap.String("issuance_id", id), zap.Error(err))
-			return withID(id, w.exec.Handle(ctx, id, saga.Reject{IssuanceID: id, Reason: err.Error()}))
+			return w.exec.Handle(ctx, id, saga.Reject{IssuanceID: id, Reason: err.Error()})
 		}
-		return withID(id, w.exec.Handle(ctx, id, saga.Start{Cmd: cmd}))
+		return w.exec.Handle(ctx, id, saga.Start{Cmd: cmd})
 	case events.CommandRetry:
 		cmd, err := saga.ParseRetry(m.Data())
 		if err != nil {
@@ -394,12 +382,12 @@ func (w *Worker) handleCommand(ctx context.Context, m jetstream.Msg) error {
 func (w *Worker) known(ctx context.Context, id string, in saga.Input) error {
 	rec, _, err := w.exec.Store.Load(ctx, id)
 	if err != nil {
-		return withID(id, err)
+		return saga.ForIssuance(id, err)
 	}
 	if rec.Version == 0 {
-		return withID(id, errUnknownIssuance)
+		return saga.ForIssuance(id, errUnknownIssuance)
 	}
-	return withID(id, w.exec.Handle(ctx, id, in))
+	return w.exec.Handle(ctx, id, in)
 }
 
 func (w *Worker) handleDeadline(ctx context.Context, m jetstream.Msg) error {
@@ -407,7 +395,7 @@ func (w *Worker) handleDeadline(ctx context.Context, m jetstream.Msg) error {
 	if err != nil {
 		return errDrop{err.Error()}
 	}
-	return withID(d.IssuanceID, w.exec.Handle(ctx, d.IssuanceID, d.Deadline))
+	return w.exec.Handle(ctx, d.IssuanceID, d.Deadline)
 }
 
 func (w *Worker) handleSeamEvent(ctx context.Context, m jetstream.Msg) error {
@@ -421,7 +409,7 @@ func (w *Worker) handleSeamEvent(ctx context.Context, m jetstream.Msg) error {
 	}
 	for _, id := range ids {
 		if err := w.exec.Handle(ctx, id, saga.SeamEvent{Event: e}); err != nil {
-			return withID(id, err)
+			return err
 		}
 	}
 	return nil
