@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,7 +59,11 @@ func (p *proc) output() string {
 	return p.logs.String()
 }
 
-const ackWait = 2 * time.Second
+const (
+	ackWait = 2 * time.Second
+	// concurrency is each test worker's WORKER_CONCURRENCY.
+	concurrency = 8
+)
 
 func startWorker(t *testing.T, s *stack.Stack, extra ...string) *proc {
 	t.Helper()
@@ -71,7 +76,7 @@ func startWorker(t *testing.T, s *stack.Stack, extra ...string) *proc {
 		"HTTP_ADDR=127.0.0.1:0",
 		"ENCODING_TIMEOUT=30s",
 		"WORKER_ACK_WAIT="+ackWait.String(),
-		"WORKER_CONCURRENCY=8",
+		"WORKER_CONCURRENCY="+strconv.Itoa(concurrency),
 		"LOG_LEVEL=debug",
 	)
 	p.cmd.Env = append(p.cmd.Env, extra...)
@@ -360,7 +365,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 	}
 	// Only the issuances in the killed worker's hands at that moment can
 	// have lost an answer.
-	assert.LessOrEqual(t, retried, 8, "at most WORKER_CONCURRENCY issuances were in flight on the killed worker")
+	assert.LessOrEqual(t, retried, concurrency, "at most WORKER_CONCURRENCY issuances were in flight on the killed worker")
 	st := s.Sim.State()
 	require.Len(t, st.Users, n)
 	for _, u := range st.Users {
